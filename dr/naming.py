@@ -144,3 +144,25 @@ def failover_api(region: str) -> str:
 
 def failover_role(region: str) -> str:
     return f"{PROJECT}-failover-{region}"
+
+
+def failover_schedule(region: str) -> str:
+    """EventBridge rule that dry-runs the failover endpoint on a timer (calls nothing)."""
+    return f"{PROJECT}-failover-dry-run-{region}"
+
+
+# --- names the runtime never looks up, kept here so every physical name has one home -----
+
+def database_name() -> str:
+    """Database created in the founding cluster; joining clusters inherit it."""
+    return PROJECT
+
+
+def network_name(region: str, what: str) -> str:
+    """Name tags of network pieces: ``vpc``, ``public-0``, ``private-1``, ``nat-0`` ..."""
+    return f"{PROJECT}-{region}-{what}"
+
+
+def security_group(region: str, tier: str) -> str:
+    """Security groups per tier: ``alb``, ``app``, ``db``."""
+    return f"{PROJECT}-{tier}-{region}"

@@ -7,6 +7,7 @@ raises ``SettingsError`` naming the file, the key and the problem; loading never
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -233,7 +234,8 @@ def from_pulumi_config(stack: str, region: str, config: Any) -> StackSettings:
         value = config.get_object(key) if key in _STRUCTURED else config.get(key)
         if value is not None:
             values[key] = value
-    if config.get("dbMasterPassword") is not None:
+    # Pulumi.yaml declares an empty default so that the joining stack may leave it unset.
+    if config.get("dbMasterPassword"):
         values["dbMasterPassword"] = "<secret>"
     return parse(stack, f"Pulumi.{stack}.yaml", region, values)
 
@@ -299,7 +301,8 @@ def parse(stack: str, origin: str, region: Any, values: Mapping[str, Any]) -> St
             origin, "evidence", f"required ({evidence.required}) exceeds of ({evidence.of})"
         )
     is_home = db.home_region == region
-    if not is_home and values.get("dbMasterPassword") is not None:
+    has_master_password = values.get("dbMasterPassword") not in (None, "")
+    if not is_home and has_master_password:
         raise SettingsError(
             origin, "dbMasterPassword",
             f"set on a stack that is not the database's home ({db.home_region}); a secondary"
@@ -322,7 +325,7 @@ def parse(stack: str, origin: str, region: Any, values: Mapping[str, Any]) -> St
         objectives=objectives,
         evidence=evidence,
         contacts=_contacts(read),
-        has_master_password=values.get("dbMasterPassword") is not None,
+        has_master_password=has_master_password,
     )
 
 
@@ -426,7 +429,11 @@ class _Reader:
                 value = float(value)
             except ValueError:
                 pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        # NaN would compare false with every lag, so an RPO budget of NaN never refuses.
+        if (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value <= 0
+        ):
             raise SettingsError(self.origin, key, f"must be a positive number, found {value!r}")
         return float(value)
 
