@@ -7,6 +7,7 @@ raises ``SettingsError`` naming the file, the key and the problem; loading never
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,13 @@ def read_stack_file(path: Path | str) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SettingsError(origin, "", f"file not found at {path}") from None
+    except OSError as err:  # a directory in its place, no permission to read it, ...
+        raise SettingsError(origin, "", f"cannot be read at {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise SettingsError(
+            origin, "", f"is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset"
+            f" {err.start}); save it as UTF-8",
+        ) from None
     try:
         document = YAML(typ="rt").load(text)
     except YAMLError as err:
@@ -188,6 +196,15 @@ def load_stack_file(path: Path | str) -> StackSettings:
         for key, value in config.items()
         if key.startswith(f"{NAMESPACE}:")
     }
+    # The CLI writes a secret as {secure: <ciphertext>}; a bare string is the password itself.
+    password = values.get("dbMasterPassword")
+    if isinstance(password, str) and password:
+        raise SettingsError(
+            path.name, "dbMasterPassword",
+            "is in plain text in the stack file, where git keeps it; remove the line and run"
+            f" `pulumi config set --secret -s {stack} {NAMESPACE}:dbMasterPassword"
+            " <a long random string>`",
+        )
     return parse(stack, path.name, region, values)
 
 
@@ -215,6 +232,14 @@ def pair(first: StackSettings, second: StackSettings) -> StackPair:
             origin, "db.homeRegion",
             f"stacks disagree ({first.db.home_region} vs {second.db.home_region})",
         )
+    # Route 53 fails over between the records of one name only: two names are two shops.
+    for field in ("domain", "hosted_zone_id"):
+        if getattr(first, field) != getattr(second, field):
+            raise SettingsError(
+                origin, _camel(field),
+                f"stacks disagree ({getattr(first, field)} vs {getattr(second, field)});"
+                " both failover records must be one name in one hosted zone",
+            )
     for field in ("engine", "engine_version"):
         if getattr(first.db, field) != getattr(second.db, field):
             raise SettingsError(
@@ -228,10 +253,16 @@ def pair(first: StackSettings, second: StackSettings) -> StackPair:
 
 
 def from_pulumi_config(stack: str, region: str, config: Any) -> StackSettings:
-    """Settings from a ``pulumi.Config(NAMESPACE)``; ``config`` needs get and get_object."""
+    """Settings from a ``pulumi.Config(NAMESPACE)``; ``config`` needs ``get``, which gives
+    structured values as the JSON text the CLI stores them as."""
     values: dict[str, Any] = {}
     for key in _KEYS:
-        value = config.get_object(key) if key in _STRUCTURED else config.get(key)
+        value = config.get(key)
+        if value is not None and key in _STRUCTURED:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass  # kept as text, which validation refuses as not a mapping or list
         if value is not None:
             values[key] = value
     # Pulumi.yaml declares an empty default so that the joining stack may leave it unset.
@@ -255,7 +286,47 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+# The keys each structured value takes; a misspelt key would otherwise fall back to a
+# default without a word (a check interval of 10 s where 30 s was meant).
+_NESTED_KEYS: dict[str, tuple[str, ...]] = {
+    "capacity": ("active", "standby"),
+    "capacity.active": ("min", "desired", "max"),
+    "capacity.standby": ("min", "desired", "max"),
+    "db": ("engine", "engineVersion", "instanceClass", "instances", "backupRetentionDays",
+           "deletionProtection", "homeRegion"),
+    "dns": ("ttl", "healthCheckIntervalS", "failureThreshold", "healthPath"),
+    "objectives": ("rtoS", "rpoS"),
+    "evidence": ("required", "of"),
+    "contacts[]": ("role", "name", "email", "phone"),
+}
+_ALL_KEYS = (*_KEYS, "dbMasterPassword")
+
+
+def _refuse_unknown_keys(origin: str, values: Mapping[str, Any]) -> None:
+    for key in values:
+        if key not in _ALL_KEYS:
+            raise SettingsError(
+                origin, key, f"unknown key; the keys are {', '.join(_ALL_KEYS)}")
+    for parent, known in _NESTED_KEYS.items():
+        if parent.endswith("[]"):
+            listed = values.get(parent[:-2])
+            listed = listed if isinstance(listed, list) else []
+            nodes = [(f"{parent[:-2]}[{i}]", node) for i, node in enumerate(listed)]
+        else:
+            node: Any = values
+            for part in parent.split("."):
+                node = node.get(part) if isinstance(node, Mapping) else None
+            nodes = [(parent, node)]
+        for where, node in nodes:
+            for key in node if isinstance(node, Mapping) else ():
+                if key not in known:
+                    raise SettingsError(
+                        origin, f"{where}.{key}",
+                        f"unknown key; {parent.removesuffix('[]')} takes {', '.join(known)}")
+
+
 def parse(stack: str, origin: str, region: Any, values: Mapping[str, Any]) -> StackSettings:
+    _refuse_unknown_keys(origin, values)
     read = _Reader(origin, {**_DEFAULTS, **values})
     if not isinstance(region, str) or region not in REGIONS:
         raise SettingsError(origin, "", f"aws:region: unknown or missing region {region!r}")
@@ -273,7 +344,8 @@ def parse(stack: str, origin: str, region: Any, values: Mapping[str, Any]) -> St
         engine_version=read.text("db.engineVersion"),
         instance_class=read.text("db.instanceClass"),
         instances=read.integer("db.instances", minimum=1, default=2),
-        backup_retention_days=read.integer("db.backupRetentionDays", minimum=1, default=7),
+        backup_retention_days=read.integer("db.backupRetentionDays", minimum=1, maximum=35,
+                                           default=7),
         deletion_protection=read.boolean("db.deletionProtection", default=True),
         home_region=read.choice("db.homeRegion", sorted(REGIONS)),
     )
@@ -288,7 +360,9 @@ def parse(stack: str, origin: str, region: Any, values: Mapping[str, Any]) -> St
         health_path=read.text("dns.healthPath", default="/health"),
     )
     if not dns.health_path.startswith("/"):
-        raise SettingsError(origin, "dns.healthPath", f"must start with '/', found {dns.health_path!r}")
+        raise SettingsError(
+            origin, "dns.healthPath", f"must start with '/', found {dns.health_path!r}"
+        )
     objectives = Objectives(
         rto_s=read.positive("objectives.rtoS"), rpo_s=read.positive("objectives.rpoS")
     )
@@ -372,6 +446,15 @@ def _camel(snake: str) -> str:
 _MISSING = object()
 
 
+def _shown(value: Any) -> str:
+    """A value as the user wrote it, without ruamel's container class names."""
+    if isinstance(value, Mapping):
+        return repr({k: v for k, v in value.items()})
+    if isinstance(value, list):
+        return repr(list(value))
+    return repr(value)
+
+
 class _Reader:
     """Typed access to dotted keys (``db.engineVersion``, ``contacts[0].email``)."""
 
@@ -381,14 +464,20 @@ class _Reader:
 
     def value(self, key: str, default: Any = _MISSING) -> Any:
         node: Any = self.values
+        walked = ""
         for part in key.replace("[", ".[").split("."):
             if part.startswith("["):
                 index = int(part[1:-1])
                 node = node[index] if isinstance(node, list) and index < len(node) else _MISSING
             else:
+                if walked and node is not None and not isinstance(node, Mapping):
+                    raise SettingsError(
+                        self.origin, walked, f"must be a mapping, found {_shown(node)}")
                 node = node.get(part, _MISSING) if isinstance(node, Mapping) else _MISSING
             if node is _MISSING:
                 break
+            joint = "" if part.startswith("[") or not walked else "."
+            walked = f"{walked}{joint}{part}"
         if node is _MISSING or node is None:
             if default is _MISSING:
                 raise SettingsError(self.origin, key, "required key is missing")

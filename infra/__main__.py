@@ -107,7 +107,7 @@ def main() -> None:
         peer_provider=providers[settings.peer_region],
     ), in_region)
     alarms = Alarms("alarms", AlarmsArgs(
-        region=settings.region, peer_region=settings.peer_region,
+        region=settings.region, peer_region=settings.peer_region, account_id=account_id,
         is_primary=settings.is_primary, zones=zones, capacity_min=capacity.min,
         rpo_s=settings.objectives.rpo_s, contacts=settings.contacts,
         alb_arn_suffix=compute.alb.arn_suffix,

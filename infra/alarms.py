@@ -6,6 +6,7 @@ the default ("missing") would leave an alarm silent exactly when it matters.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -20,6 +21,7 @@ from infra.dashboard import dashboard_body
 class AlarmsArgs:
     region: str
     peer_region: str
+    account_id: str
     is_primary: bool
     zones: tuple[str, ...]
     capacity_min: int  # per AZ, from the role
@@ -125,8 +127,18 @@ class Alarms(pulumi.ComponentResource):
 
     def _topic(self, resource_name: str, topic_name: str, args: AlarmsArgs,
                opts: pulumi.ResourceOptions) -> aws.sns.Topic:
+        # A key of our own: the AWS managed key (alias/aws/sns) admits no CloudWatch, so
+        # alarms could not notify a topic encrypted with it and would fail silently.
+        key = aws.kms.Key(
+            f"{resource_name}-key", description=f"ShopSmart DR notifications ({topic_name})",
+            enable_key_rotation=True, deletion_window_in_days=30,
+            policy=json.dumps(topic_key_policy(args.account_id)),
+            tags={"Name": topic_name, **self._tags}, opts=opts,
+        )
+        aws.kms.Alias(f"{resource_name}-key-alias", name=f"alias/{topic_name}",
+                      target_key_id=key.key_id, opts=opts)
         topic = aws.sns.Topic(
-            resource_name, name=topic_name, kms_master_key_id="alias/aws/sns",
+            resource_name, name=topic_name, kms_master_key_id=key.arn,
             tags=self._tags, opts=opts,
         )
         for index, contact in enumerate(args.contacts):
@@ -148,3 +160,16 @@ class Alarms(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
             **metric,
         )
+
+
+def topic_key_policy(account_id: str) -> dict:
+    """The account administers the key (IAM policies grant its use, such as the failover
+    role's); CloudWatch may encrypt the alarm notifications it publishes."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Account", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "CloudWatchAlarms", "Effect": "Allow",
+         "Principal": {"Service": "cloudwatch.amazonaws.com"},
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
+    ]}

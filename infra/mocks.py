@@ -135,7 +135,8 @@ def _outputs(typ: str, physical: str, region: str, inputs: Mapping[str, Any]) ->
         extra.update(endpoint=f"{physical}.cluster-offline.{region}.rds.amazonaws.com",
                      readerEndpoint=f"{physical}.cluster-ro-offline.{region}.rds.amazonaws.com")
     elif typ == "aws:kms/key:Key":
-        extra.update(keyId=f"key-{physical}")
+        extra.update(keyId=f"key-{physical}",
+                     arn=f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/key-{physical}")
     elif typ == "aws:lambda/function:Function":
         extra.update(invokeArn=f"arn:aws:apigateway:{region}:lambda:path/functions/{arn}")
     elif typ == "aws:apigateway/restApi:RestApi":

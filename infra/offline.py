@@ -28,6 +28,7 @@ from pulumi.runtime import rpc, settings as runtime_settings
 from pulumi.runtime.stack import register_stack_transformation, run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from dr import naming
 from dr.settings import STACKS, SettingsError, read_stack_file, stack_file
@@ -141,8 +142,21 @@ def stack_config(
 
 
 def _project_file(project_dir: Path) -> dict:
+    """Pulumi.yaml, whose defaults the CLI applies; a project without one is no project."""
     path = project_dir / "Pulumi.yaml"
-    return YAML(typ="safe").load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if not path.is_file():
+        raise SettingsError(path.name, "", f"file not found at {path}")
+    try:
+        document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise SettingsError(path.name, "", f"cannot be read at {path}: {err}") from None
+    except YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SettingsError(path.name, "", f"malformed YAML{line}: {err}") from None
+    if not isinstance(document, Mapping):
+        raise SettingsError(path.name, "", "expected a mapping (name, runtime, main, config)")
+    return document
 
 
 def _project_defaults(project_dir: Path) -> dict[str, Any]:

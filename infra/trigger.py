@@ -161,6 +161,12 @@ def failover_policy(region: str, peer_region: str, account: str) -> dict:
             "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
             "dynamodb:DeleteItem"], tables),
         _allow("Notify", ["sns:Publish"], topics),
+        # The topics are encrypted with keys of their own, which a publisher must be able
+        # to use; only through SNS, and only in the two regions.
+        _allow("EncryptNotifications", ["kms:GenerateDataKey", "kms:Decrypt"],
+               [f"arn:aws:kms:{r}:{account}:key/*" for r in regions],
+               {"StringEquals": {"kms:ViaService": [f"sns.{r}.amazonaws.com"
+                                                    for r in regions]}}),
         _allow("FindTopics", ["sns:ListTopics"], ["*"]),
         _allow("Log", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                [logs]),

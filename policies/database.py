@@ -115,15 +115,14 @@ def _project_dir(config) -> Path:
     return Path(config.get("projectDir") or DEFAULT_PROJECT_DIR)
 
 
-def _home_region(project_dir: Path) -> str | None:
-    """Where the global database was founded, as both stack files record it."""
+def _homes(project_dir: Path) -> dict[str, str] | None:
+    """Where each stack file says the global database was founded, by file name."""
     try:
-        pair = [settings.load_stack_file(settings.stack_file(project_dir, stack))
-                for stack in settings.STACKS]
+        stacks = [settings.load_stack_file(settings.stack_file(project_dir, stack))
+                  for stack in settings.STACKS]
     except settings.SettingsError:
         return None  # aurora-engine-matches-across-stacks reports the unreadable file
-    homes = {stack.db.home_region for stack in pair}
-    return homes.pop() if len(homes) == 1 else None
+    return {stack.origin: stack.db.home_region for stack in stacks}
 
 
 def secondary_cluster_without_credentials(
@@ -135,12 +134,26 @@ def secondary_cluster_without_credentials(
     validation sees outputs, where AWS reports the database name a secondary inherits."""
     if args.resource_type != CLUSTER or not get(args.props, "globalClusterIdentifier"):
         return
-    home = _home_region(_project_dir(args.get_config()))
+    homes = _homes(_project_dir(args.get_config()))
     region = region_of(args.props, args.provider)
-    if home is None or region is None or region == home:
+    if homes is None or region is None:
         return
     carried = [prop for prop in CREDENTIAL_INPUTS if get(args.props, prop) is not None]
     if not carried:
+        return
+    if len(set(homes.values())) > 1:
+        # Each stack would think itself the home: two founders of one global database.
+        report_violation(
+            f"{describe(args.resource_type, args.name, args.props)} sets"
+            f" {', '.join(carried)}, but the stack files disagree on the database's home"
+            f" ({', '.join(f'{name}: {home}' for name, home in homes.items())}): both stacks"
+            f" would found the global database {get(args.props, 'globalClusterIdentifier')}."
+            " Set shopsmart:db.homeRegion to the same region in both stack files.",
+            None,
+        )
+        return
+    home = next(iter(homes.values()))
+    if region == home:
         return
     report_violation(
         f"{describe(args.resource_type, args.name, args.props)} joins the global database"

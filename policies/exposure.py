@@ -20,15 +20,31 @@ ALB_PUBLIC_PORTS = (80, 443)
 TCP = ("tcp", "6")
 
 
+# The AWS managed key of SNS: its key policy cannot be changed and does not admit CloudWatch,
+# so an alarm's notification to a topic encrypted with it is dropped without a trace.
+AWS_MANAGED_SNS_KEY = "alias/aws/sns"
+_CUSTOMER_KEY_FIX = (" Set kms_master_key_id to a customer managed key whose policy lets"
+                     " cloudwatch.amazonaws.com use it.")
+
+
 def sns_topic_encrypted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type != TOPIC or get(args.props, "kmsMasterKeyId"):
+    if args.resource_type != TOPIC:
         return
-    report_violation(
-        f"{describe(args.resource_type, args.name, args.props)} is not encrypted: incident"
-        " notifications name hosts, regions and people. Set kms_master_key_id (for example"
-        " 'alias/aws/sns', or a key of the project).",
-        None,
-    )
+    key = str(get(args.props, "kmsMasterKeyId", ""))
+    label = describe(args.resource_type, args.name, args.props)
+    if not key:
+        report_violation(
+            f"{label} is not encrypted: incident notifications name hosts, regions and"
+            f" people.{_CUSTOMER_KEY_FIX}",
+            None,
+        )
+    elif key == AWS_MANAGED_SNS_KEY or key.endswith(f":{AWS_MANAGED_SNS_KEY}"):
+        report_violation(
+            f"{label} is encrypted with the AWS managed key {AWS_MANAGED_SNS_KEY}, whose key"
+            " policy does not let CloudWatch use it: every alarm notification to it would be"
+            f" dropped.{_CUSTOMER_KEY_FIX}",
+            None,
+        )
 
 
 def instances_require_imdsv2(
@@ -135,7 +151,8 @@ def _documents(value: Any) -> list[Mapping[str, Any]]:
 
 
 def _wildcards(document: Mapping[str, Any]) -> list[str]:
-    """Actions an Allow statement grants with a wildcard (``*``, ``rds:*``, or NotAction)."""
+    """Actions an Allow statement grants with a wildcard (``*``, ``rds:*``, ``rds:Fail*``,
+    ``rds:?escribe*``, or NotAction)."""
     found = []
     for statement in items(get(document, "Statement")):
         if not isinstance(statement, Mapping) or get(statement, "Effect") != "Allow":
@@ -143,7 +160,7 @@ def _wildcards(document: Mapping[str, Any]) -> list[str]:
         if get(statement, "NotAction") is not None:
             found.append("NotAction " + ", ".join(map(str, items(get(statement, "NotAction")))))
         for action in items(get(statement, "Action")):
-            if action == "*" or str(action).endswith(":*"):
+            if "*" in str(action) or "?" in str(action):
                 found.append(str(action))
     return found
 
@@ -169,20 +186,26 @@ def _role_wildcards(role, resources) -> list[str]:
                  for p in items(get(role.props, "inlinePolicies"))]
     broad = []
     managed = {get(r.props, "name"): r for r in resources if r.resource_type == MANAGED_POLICY}
+
+    def attached(arn: str) -> None:
+        policy_name = arn.rsplit("/", 1)[-1]
+        if policy_name in managed:
+            documents.append((f'Policy "{policy_name}"', get(managed[policy_name].props,
+                                                             "policy")))
+        elif arn.startswith(_AWS_MANAGED) and (
+                policy_name in _BROAD_MANAGED_POLICIES or policy_name.endswith("FullAccess")):
+            broad.append(f"everything in the AWS managed policy {policy_name}")
+
+    # Attached on the role itself, or by attachment resources naming it.
+    for arn in items(get(role.props, "managedPolicyArns")):
+        attached(str(arn))
     for r in resources:
         if get(r.props, "role") not in (get(role.props, "name"), role.name):
             continue
         if r.resource_type == ROLE_POLICY:
             documents.append((f'RolePolicy "{r.name}"', get(r.props, "policy")))
         elif r.resource_type == ROLE_POLICY_ATTACHMENT:
-            arn = str(get(r.props, "policyArn", ""))
-            policy_name = arn.rsplit("/", 1)[-1]
-            if policy_name in managed:
-                documents.append((f'Policy "{policy_name}"', get(managed[policy_name].props,
-                                                                 "policy")))
-            elif arn.startswith(_AWS_MANAGED) and (
-                    policy_name in _BROAD_MANAGED_POLICIES or policy_name.endswith("FullAccess")):
-                broad.append(f"everything in the AWS managed policy {policy_name}")
+            attached(str(get(r.props, "policyArn", "")))
     for where, policy in documents:
         for document in _documents(policy):
             broad += [f"{action} (in {where})" for action in _wildcards(document)]

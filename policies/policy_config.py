@@ -24,6 +24,8 @@ def load(path: Path | str) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PolicyConfigError(f"policy config {path} not found") from None
+    except OSError as err:  # a directory, no permission to read it, ...
+        raise PolicyConfigError(f"policy config {path} cannot be read: {err.strerror}") from None
     except ValueError as err:
         raise PolicyConfigError(f"policy config {path} is not valid JSON: {err}") from None
     validate(config, origin=str(path))

@@ -116,7 +116,7 @@ POLICIES: list[Policy] = [
               alarms.alarm_treats_missing_data),
     # --- exposure --------------------------------------------------------------------------
     _resource("sns-topic-encrypted",
-              "SNS topics are encrypted with KMS.",
+              "SNS topics are encrypted with a customer managed KMS key.",
               exposure.sns_topic_encrypted),
     _resource("instances-require-imdsv2",
               "Instances and launch templates require IMDSv2.",

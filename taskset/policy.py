@@ -7,7 +7,7 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from dr.settings import STACKS, SettingsError
+from dr.settings import STACKS, SettingsError, load_pair
 from policies import check, policy_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -18,8 +18,9 @@ TARGETS = ("lab", "aws")
     "stack": "primary or secondary (default: both)",
     "config": "policy config JSON, the same file `pulumi preview --policy-pack-config` takes",
     "target": "lab or aws; the check runs the program under mocks and touches neither",
+    "project-dir": "where Pulumi.yaml and the stack files are (default: this checkout)",
 })
-def policy(c, stack=None, config=None, target=None):
+def policy(c, stack=None, config=None, target=None, project_dir=None):
     """Check the DR policy pack on the stacks; fails on a mandatory violation."""
     kind = target or c.config.get("shopsmart", {}).get("target", "lab")
     if kind not in TARGETS:
@@ -29,7 +30,9 @@ def policy(c, stack=None, config=None, target=None):
 
     try:
         settings = policy_config.load(config) if config else {}
-        verdicts = [check.check_stack(name, PROJECT_DIR, settings)
+        directory = Path(project_dir) if project_dir else PROJECT_DIR
+        load_pair(directory)  # each stack is judged alone, so first check them together
+        verdicts = [check.check_stack(name, directory, settings)
                     for name in ([stack] if stack else STACKS)]
     except (SettingsError, policy_config.PolicyConfigError) as error:
         raise Exit(f"policy: {error}", 2) from None

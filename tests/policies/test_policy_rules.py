@@ -141,6 +141,25 @@ def test_a_secondary_cluster_with_credentials_is_refused(shipped):
     )
 
 
+def test_stack_files_that_disagree_on_the_home_region_are_refused(tmp_path):
+    for name in ("Pulumi.yaml", "Pulumi.primary.yaml", "Pulumi.secondary.yaml"):
+        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+    secondary = tmp_path / "Pulumi.secondary.yaml"
+    secondary.write_text(secondary.read_text().replace("homeRegion: us-east-1",
+                                                       "homeRegion: us-west-2"))
+
+    verdict = check.check_stack("secondary", tmp_path)
+
+    assert [(v.policy, v.resource, v.message) for v in verdict.violations] == [(
+        "secondary-cluster-without-credentials", "database-cluster",
+        'Cluster "database-cluster" (shopsmart-db-us-west-2) sets databaseName,'
+        " masterUsername, masterPassword, but the stack files disagree on the database's home"
+        " (Pulumi.primary.yaml: us-east-1, Pulumi.secondary.yaml: us-west-2): both stacks"
+        " would found the global database shopsmart-global. Set shopsmart:db.homeRegion to"
+        " the same region in both stack files.",
+    )]
+
+
 def test_the_founding_cluster_carries_the_credentials(shipped):
     founder = [r for r in shipped["primary"] if r.type == CLUSTER][0]
 
@@ -338,8 +357,21 @@ def test_an_unencrypted_topic_is_refused(shipped):
     assert only(broken) == (
         "sns-topic-encrypted", "alarms-topic",
         'Topic "alarms-topic" (shopsmart-dr-us-east-1) is not encrypted: incident'
-        " notifications name hosts, regions and people. Set kms_master_key_id (for example"
-        " 'alias/aws/sns', or a key of the project).",
+        " notifications name hosts, regions and people. Set kms_master_key_id to a customer"
+        " managed key whose policy lets cloudwatch.amazonaws.com use it.",
+    )
+
+
+def test_a_topic_on_the_aws_managed_key_is_refused(shipped):
+    broken = change(shipped["secondary"], "aws:sns/topic:Topic", "alarms-route53-topic",
+                    kmsMasterKeyId="alias/aws/sns")
+
+    assert only(broken) == (
+        "sns-topic-encrypted", "alarms-route53-topic",
+        'Topic "alarms-route53-topic" (shopsmart-dr-us-west-2-route53) is encrypted with the'
+        " AWS managed key alias/aws/sns, whose key policy does not let CloudWatch use it: every"
+        " alarm notification to it would be dropped. Set kms_master_key_id to a customer"
+        " managed key whose policy lets cloudwatch.amazonaws.com use it.",
     )
 
 
@@ -425,6 +457,30 @@ def test_a_failover_role_with_broad_managed_or_inline_grants_is_refused(shipped)
     assert message.startswith(
         'Role "trigger-role" (shopsmart-failover-us-west-2) is allowed everything in the AWS'
         " managed policy AdministratorAccess; NotAction iam:* (in inline policy extra):")
+
+
+def test_a_failover_role_with_a_partial_wildcard_action_is_refused(shipped):
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["rds:Failover*", "sns:Publish"], "Resource": "*"}]})
+    broken = change(shipped["primary"], "aws:iam/rolePolicy:RolePolicy", "trigger-policy",
+                    policy=policy)
+
+    policy_name, name, message = only(broken)
+    assert (policy_name, name) == ("failover-role-no-wildcard-actions", "trigger-role")
+    assert message.startswith(
+        'Role "trigger-role" (shopsmart-failover-us-east-1) is allowed rds:Failover* (in'
+        ' RolePolicy "trigger-policy"):')
+
+
+def test_a_failover_role_with_a_broad_managed_policy_of_its_own_is_refused(shipped):
+    broken = change(shipped["primary"], "aws:iam/role:Role", "trigger-role",
+                    managedPolicyArns=["arn:aws:iam::aws:policy/AmazonRDSFullAccess"])
+
+    policy_name, name, message = only(broken)
+    assert (policy_name, name) == ("failover-role-no-wildcard-actions", "trigger-role")
+    assert message.startswith(
+        'Role "trigger-role" (shopsmart-failover-us-east-1) is allowed everything in the AWS'
+        " managed policy AmazonRDSFullAccess:")
 
 
 def test_a_world_open_standalone_ingress_rule_is_refused(shipped):

@@ -127,3 +127,40 @@ def test_a_stack_file_the_program_cannot_use_is_reported_not_raised(tmp_path, mo
 
     assert (failed.value.code, failed.value.message) == (
         2, "policy: Pulumi.primary.yaml: shopsmart:db.engineVersion: required key is missing")
+
+
+def test_a_config_path_that_is_a_directory_is_refused(tmp_path):
+    with pytest.raises(Exit) as failed:
+        policy(Context(), stack="primary", config=str(tmp_path))
+
+    assert (failed.value.code, failed.value.message) == (
+        2, f"policy: policy config {tmp_path} cannot be read: Is a directory")
+
+
+def test_another_project_dir_is_checked_when_given(tmp_path):
+    for name in ("Pulumi.yaml", "Pulumi.primary.yaml", "Pulumi.secondary.yaml"):
+        (tmp_path / name).write_text((PROJECT_DIR / name).read_text())
+    primary = tmp_path / "Pulumi.primary.yaml"
+    primary.write_text(primary.read_text().replace("backupRetentionDays: 7",
+                                                   "backupRetentionDays: 3"))
+
+    with pytest.raises(Exit) as failed:
+        policy(Context(), stack="primary", project_dir=str(tmp_path))
+
+    assert (failed.value.code, failed.value.message) == (
+        1, "policy: 1 mandatory violation(s) in primary; fix them before `pulumi up`")
+
+
+def test_stack_files_that_both_claim_primary_stop_the_command(tmp_path):
+    for name in ("Pulumi.yaml", "Pulumi.primary.yaml", "Pulumi.secondary.yaml"):
+        (tmp_path / name).write_text((PROJECT_DIR / name).read_text())
+    secondary = tmp_path / "Pulumi.secondary.yaml"
+    secondary.write_text(secondary.read_text().replace("shopsmart:role: secondary",
+                                                       "shopsmart:role: primary"))
+
+    with pytest.raises(Exit) as failed:
+        policy(Context(), project_dir=str(tmp_path))
+
+    assert (failed.value.code, failed.value.message) == (
+        2, "policy: Pulumi.primary.yaml + Pulumi.secondary.yaml: shopsmart:role: both claim"
+           " role primary; exactly one must")

@@ -18,7 +18,7 @@ def test_runs_in_one_process_are_isolated_and_repeatable():
     assert again.resources == first.resources
     assert again.outputs == first.outputs
     assert {r.urn.split("::")[0] for r in secondary.resources} == {"urn:pulumi:secondary"}
-    assert (len(first.resources), len(secondary.resources)) == (78, 82)
+    assert (len(first.resources), len(secondary.resources)) == (80, 86)
 
 
 def test_recorded_resources_are_frozen_and_carry_their_options():

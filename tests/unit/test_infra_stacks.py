@@ -135,7 +135,8 @@ def test_home_stack_founds_the_global_database(runs):
     assert cluster["globalClusterIdentifier"] == "shopsmart-global"
     assert (cluster["databaseName"], cluster["masterUsername"], cluster["masterPassword"]) \
         == ("shopsmart", "shopsmart_admin", "[secret]")
-    assert cluster["kmsKeyId"] == "arn:aws:kms:us-east-1:123456789012:shopsmart-db-us-east-1"
+    assert cluster["kmsKeyId"] == (
+        "arn:aws:kms:us-east-1:123456789012:key/key-shopsmart-db-us-east-1")
     assert cluster["dbSubnetGroupName"] == "shopsmart-db-us-east-1"
     assert inputs(run, "database-subnets")["subnetIds"] == [
         "shopsmart-us-east-1-private-0", "shopsmart-us-east-1-private-1"]
@@ -237,13 +238,47 @@ def test_unhealthy_host_alarms_are_per_az_and_lag_alarm_uses_the_rpo_budget(runs
 def test_alarm_topic_is_encrypted_and_subscribes_every_contact(runs):
     run = runs[PRIMARY]
     topic = inputs(run, "alarms-topic")
-    assert (topic["name"], topic["kmsMasterKeyId"]) == ("shopsmart-dr-us-east-1",
-                                                        "alias/aws/sns")
+    assert (topic["name"], topic["kmsMasterKeyId"]) == (
+        "shopsmart-dr-us-east-1",
+        "arn:aws:kms:us-east-1:123456789012:key/key-shopsmart-dr-us-east-1")
     emails = [(r.inputs["protocol"], r.inputs["endpoint"]) for r in run.of_type(
         "aws:sns/topicSubscription:TopicSubscription")]
     assert emails == [("email", "oncall-primary@example.com"),
                       ("email", "oncall-secondary@example.com"),
                       ("email", "eng-manager@example.com"), ("email", "aws-support@example.com")]
+
+
+def test_alarm_topics_use_keys_of_their_own_region_that_cloudwatch_may_use(runs):
+    # The AWS managed key (alias/aws/sns) does not admit CloudWatch: alarms would go unheard.
+    run = runs[SECONDARY]
+    keys = {r.name: r for r in run.of_type("aws:kms/key:Key")}
+    topics = {r.name: r for r in run.of_type("aws:sns/topic:Topic")}
+    assert {name: (t.region, t.inputs["kmsMasterKeyId"]) for name, t in topics.items()} == {
+        "alarms-topic": (
+            "us-west-2", "arn:aws:kms:us-west-2:123456789012:key/key-shopsmart-dr-us-west-2"),
+        "alarms-route53-topic": (
+            "us-east-1",
+            "arn:aws:kms:us-east-1:123456789012:key/key-shopsmart-dr-us-west-2-route53"),
+    }
+    assert (keys["alarms-topic-key"].region, keys["alarms-route53-topic-key"].region) == (
+        "us-west-2", "us-east-1")
+    cloudwatch = json.loads(keys["alarms-route53-topic-key"].inputs["policy"])["Statement"][1]
+    assert cloudwatch == {
+        "Sid": "CloudWatchAlarms", "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"}
+
+
+def test_the_failover_role_may_publish_to_the_encrypted_topics(runs):
+    policy = json.loads(inputs(runs[PRIMARY], "trigger-policy")["policy"])
+    statement = next(s for s in policy["Statement"] if s["Sid"] == "EncryptNotifications")
+    assert statement == {
+        "Sid": "EncryptNotifications", "Effect": "Allow",
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": ["arn:aws:kms:us-east-1:123456789012:key/*",
+                     "arn:aws:kms:us-west-2:123456789012:key/*"],
+        "Condition": {"StringEquals": {"kms:ViaService": [
+            "sns.us-east-1.amazonaws.com", "sns.us-west-2.amazonaws.com"]}}}
 
 
 def test_dashboard_shows_both_regions_side_by_side(runs):

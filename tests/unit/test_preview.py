@@ -28,7 +28,7 @@ def test_primary_as_a_table(capsys):
     preview(Context(), stack="primary")
     table = capsys.readouterr().out
     lines = table.splitlines()
-    assert lines[0] == "stack primary: 78 resources (offline, mocks)"
+    assert lines[0] == "stack primary: 80 resources (offline, mocks)"
     assert lines[1] == ("note: shopsmart:dbMasterPassword: not set for the home stack;"
                         " a dummy secret was supplied")
     assert lines[3].split() == ["TYPE", "LOGICAL", "NAME", "PHYSICAL", "NAME", "REGION", "KEY",
@@ -48,7 +48,7 @@ def test_secondary_as_json(capsys):
     preview(Context(), stack="secondary", json=True)
     document = json.loads(capsys.readouterr().out)
     assert (document["stack"], document["notes"], len(document["resources"])) == (
-        "secondary", [], 82)
+        "secondary", [], 86)
     alarm = next(r for r in document["resources"] if r["name"] == "alarms-endpoint-health")
     assert (alarm["type"], alarm["physical_name"], alarm["region"]) == (
         "aws:cloudwatch/metricAlarm:MetricAlarm", "shopsmart-us-west-2-endpoint-health",
@@ -92,3 +92,57 @@ def test_the_invoke_command_line_runs_it():
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outputs"]["region"] == "us-west-2"
+
+
+def copied_project(tmp_path: Path) -> Path:
+    for name in ("Pulumi.yaml", "Pulumi.primary.yaml", "Pulumi.secondary.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def test_a_malformed_project_file_exits_with_its_name(tmp_path):
+    project = copied_project(tmp_path)
+    (project / "Pulumi.yaml").write_text("name: shopsmart\nconfig: [unclosed\n")
+    with pytest.raises(Exit) as caught:
+        preview(Context(), stack="primary", project_dir=str(project))
+    assert caught.value.code == 2
+    assert caught.value.message.startswith("Pulumi.yaml: malformed YAML at line 3: ")
+
+
+def test_a_project_dir_without_a_project_file_is_refused(tmp_path):
+    project = copied_project(tmp_path)
+    (project / "Pulumi.yaml").unlink()
+    with pytest.raises(Exit) as caught:
+        preview(Context(), stack="primary", project_dir=str(project))
+    assert (caught.value.code, caught.value.message) == (
+        2, f"Pulumi.yaml: file not found at {project / 'Pulumi.yaml'}")
+
+
+def test_a_directory_for_a_stack_file_exits_with_its_name(tmp_path):
+    project = copied_project(tmp_path)
+    (project / "Pulumi.secondary.yaml").unlink()
+    (project / "Pulumi.secondary.yaml").mkdir()
+    with pytest.raises(Exit) as caught:
+        preview(Context(), stack="primary", project_dir=str(project))
+    assert (caught.value.code, caught.value.message) == (
+        2, f"Pulumi.secondary.yaml: cannot be read at {project / 'Pulumi.secondary.yaml'}:"
+           " Is a directory")
+
+
+def test_a_structured_value_of_the_wrong_type_exits_instead_of_tracing_back(tmp_path):
+    project = copied_project(tmp_path)
+    primary = project / "Pulumi.primary.yaml"
+    text = primary.read_text()
+    start, end = text.index("  shopsmart:dns:\n"), text.index("  # The DR plan's targets")
+    primary.write_text(text[:start] + "  shopsmart:dns: fast\n" + text[end:])
+    with pytest.raises(Exit) as caught:
+        preview(Context(), stack="primary", project_dir=str(project))
+    assert (caught.value.code, caught.value.message) == (
+        2, "Pulumi.primary.yaml: shopsmart:dns: must be a mapping, found 'fast'")
+
+
+def test_it_takes_the_common_target_flag_and_refuses_an_unknown_one():
+    with pytest.raises(Exit) as caught:
+        preview(Context(), stack="primary", target="staging")
+    assert (caught.value.code, caught.value.message) == (
+        2, "preview: unknown target 'staging': use lab or aws")

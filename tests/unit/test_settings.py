@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -242,6 +243,14 @@ def test_an_empty_master_password_counts_as_unset(tmp_path):
     ("secondary", "db__engineVersion", "16.1",
      "Pulumi.primary.yaml + Pulumi.secondary.yaml: shopsmart:db.engineVersion: stacks"
      " disagree (15.4 vs 16.1); managed failover needs the same engine and version"),
+    ("secondary", "domain", "shop.example.org",
+     "Pulumi.primary.yaml + Pulumi.secondary.yaml: shopsmart:domain: stacks disagree"
+     " (shop.example.com vs shop.example.org); both failover records must be one name"
+     " in one hosted zone"),
+    ("secondary", "hostedZoneId", "Z99999999EXAMPLE9999",
+     "Pulumi.primary.yaml + Pulumi.secondary.yaml: shopsmart:hostedZoneId: stacks disagree"
+     " (Z00000000EXAMPLE0000 vs Z99999999EXAMPLE9999); both failover records must be one"
+     " name in one hosted zone"),
 ])
 def test_stacks_that_disagree(tmp_path, stack, key, value, message):
     directory = project(tmp_path)
@@ -273,11 +282,20 @@ class PulumiConfig:
         self.values = values
 
     def get(self, key):
+        # Like pulumi.Config.get: the text as stored, structured values as JSON.
         value = self.values.get(key)
-        return None if value is None or isinstance(value, (dict, list)) else str(value)
+        if value is None:
+            return None
+        return json.dumps(_plain(value)) if isinstance(value, (dict, list)) else str(value)
 
-    def get_object(self, key):
-        return self.values.get(key)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _pulumi_values(stack: str) -> dict:
@@ -303,3 +321,95 @@ def test_pulumi_config_with_the_projects_empty_password_default_is_unset():
     values = {**_pulumi_values("secondary"), "dbMasterPassword": ""}
     assert from_pulumi_config("secondary", "us-west-2", PulumiConfig(values)).has_master_password \
         is False
+
+
+# --- files and values a newcomer gets wrong ------------------------------------------------
+
+def test_a_stack_file_that_is_not_utf8(tmp_path):
+    path = project(tmp_path) / "Pulumi.primary.yaml"
+    path.write_bytes(path.read_text().replace("Example Primary", "Exampl\xe9").encode("latin-1"))
+    assert refused(path) == (
+        "Pulumi.primary.yaml: is not UTF-8 text (byte 0xe9 at offset 1798); save it as UTF-8")
+
+
+def test_a_directory_where_the_stack_file_should_be(tmp_path):
+    (tmp_path / "Pulumi.primary.yaml").mkdir()
+    assert refused(tmp_path / "Pulumi.primary.yaml") == (
+        f"Pulumi.primary.yaml: cannot be read at {tmp_path / 'Pulumi.primary.yaml'}:"
+        " Is a directory")
+
+
+def test_a_stack_file_that_cannot_be_read(tmp_path, monkeypatch):
+    path = project(tmp_path) / "Pulumi.primary.yaml"
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    # Root reads any file whatever its mode, so the refusal is simulated where it happens.
+    monkeypatch.setattr(Path, "read_text", denied)
+    assert refused(path) == f"Pulumi.primary.yaml: cannot be read at {path}: Permission denied"
+
+
+def test_a_stack_file_indented_with_tabs(tmp_path):
+    path = project(tmp_path) / "Pulumi.primary.yaml"
+    path.write_text(path.read_text().replace("  shopsmart:azCount: 2", "\tshopsmart:azCount: 2"))
+    assert refused(path).startswith("Pulumi.primary.yaml: malformed YAML at line 13: ")
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "config:\n"])
+def test_an_empty_stack_file(tmp_path, text):
+    path = project(tmp_path) / "Pulumi.primary.yaml"
+    path.write_text(text)
+    assert refused(path) == "Pulumi.primary.yaml: expected a mapping with a 'config:' section"
+
+
+@pytest.mark.parametrize("key, value, shown", [
+    ("dns", [10, 3], "dns: must be a mapping, found [10, 3]"),
+    ("dns", "fast", "dns: must be a mapping, found 'fast'"),
+    ("db", ["aurora-postgresql"], "db: must be a mapping, found ['aurora-postgresql']"),
+    ("capacity__standby", "big", "capacity.standby: must be a mapping, found 'big'"),
+    ("contacts", ["oncall@example.com"],
+     "contacts[0]: must be a mapping, found 'oncall@example.com'"),
+    ("contacts", "oncall@example.com", "contacts: must be a list of contacts"),
+])
+def test_structured_values_of_the_wrong_type(tmp_path, key, value, shown):
+    path = edit(project(tmp_path), "primary", **{key: value})
+    assert refused(path) == f"Pulumi.primary.yaml: shopsmart:{shown}"
+
+
+def test_a_misspelt_nested_key_is_refused_not_ignored(tmp_path):
+    path = edit(project(tmp_path), "primary", dns__failurethreshold=1)
+    assert refused(path) == (
+        "Pulumi.primary.yaml: shopsmart:dns.failurethreshold: unknown key; dns takes ttl,"
+        " healthCheckIntervalS, failureThreshold, healthPath")
+
+
+def test_a_misspelt_key_is_refused_not_ignored(tmp_path):
+    path = edit(project(tmp_path), "primary", azcount=3)
+    assert refused(path) == (
+        "Pulumi.primary.yaml: shopsmart:azcount: unknown key; the keys are role, peerRegion,"
+        " domain, hostedZoneId, azCount, capacity, instanceType, amiId, db, dns, objectives,"
+        " evidence, contacts, dbMasterPassword")
+
+
+def test_backup_retention_beyond_what_aurora_allows(tmp_path):
+    path = edit(project(tmp_path), "primary", db__backupRetentionDays=36)
+    assert refused(path) == (
+        "Pulumi.primary.yaml: shopsmart:db.backupRetentionDays: must be an integer >= 1 and"
+        " <= 35, found 36")
+
+
+def test_pulumi_config_with_a_structured_value_that_is_not_json():
+    values = {**_pulumi_values("primary"), "dns": "fast"}
+    with pytest.raises(SettingsError) as caught:
+        from_pulumi_config("primary", "us-east-1", PulumiConfig(values))
+    assert str(caught.value) == (
+        "Pulumi.primary.yaml: shopsmart:dns: must be a mapping, found 'fast'")
+
+
+def test_a_master_password_in_plain_text_is_refused(tmp_path):
+    path = edit(project(tmp_path), "primary", dbMasterPassword="hunter2-but-longer")
+    assert refused(path) == (
+        "Pulumi.primary.yaml: shopsmart:dbMasterPassword: is in plain text in the stack file,"
+        " where git keeps it; remove the line and run `pulumi config set --secret -s primary"
+        " shopsmart:dbMasterPassword <a long random string>`")
