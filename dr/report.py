@@ -244,6 +244,9 @@ def _timeline(records: list[dict[str, Any]]) -> tuple[TimelineEntry, ...]:
 def _rto(records: list[dict[str, Any]], timeline: tuple[TimelineEntry, ...],
          failure_epoch: float | None, objective_s: float | None) -> Rto:
     run_start = records[0]["epoch"]
+    if failure_epoch is not None:
+        # A signal observed during the run cannot date the failure later than the run.
+        failure_epoch = min(failure_epoch, run_start)
     epochs = {r["step"]: r["epoch"] for r in records if r["kind"] == jr.STEP_STARTED}
     phases = []
     for phase in PHASES:

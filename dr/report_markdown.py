@@ -15,7 +15,7 @@ def render(record: IncidentRecord) -> str:
         ["Status", record.status + (f" at step {record.failing_step}" if record.failing_step
                                     else "")],
         ["Triggered by", f"{trigger.get('who') or trigger.get('by', '?')}"
-                         f" ({trigger.get('kind', '?')})"],
+                         f" ({trigger.get('kind') or trigger.get('via', '?')})"],
         ["Forced (evidence gate skipped)", "yes" if record.forced else "no"],
         ["Classification", record.classification or "not classified"],
         ["Started", record.started_at],
