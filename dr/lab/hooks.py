@@ -33,6 +33,12 @@ class DataPlane(Protocol):
     def region_up(self, region: str) -> None:
         """The region outage ends: start them again, in the role they had."""
 
+    # Optional: the emulator looks these up with getattr, so a data plane may leave them out.
+    #   unfence(region)                      undo ``fence`` when a switchover is cancelled
+    #   hold_replication(region, seconds)    stop WAL receipt on the replica for a span
+    #   release_replication(region)          end such a hold early
+    #   reset()                              back to lab.up's roles with no orders
+
 
 class NullDataPlane:
     """No data plane: every action is accepted and nothing lags."""
