@@ -8,6 +8,7 @@ comes from a target, so nothing can reach AWS by accident while the lab is the d
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,10 @@ class Target:
             raise TargetError(f"unknown target {self.kind!r}: use one of {', '.join(TARGETS)}")
         if self.kind == "lab" and not self.endpoint_url:
             raise TargetError("the lab target needs the lab's endpoint URL")
+        if self._session is None:
+            # A fresh boto3 session loads every service model again (a few hundred ms per
+            # client); one session per target keeps that off a failover's critical path.
+            object.__setattr__(self, "_session", _LockedSession())
 
     @classmethod
     def lab(cls, endpoint_url: str, **bounds: Any) -> "Target":
@@ -73,7 +78,7 @@ class Target:
 
     def client(self, service: str, region: str, **config: Any) -> Any:
         """A boto3 client for ``service`` in ``region``; ``config`` overrides the bounds."""
-        session = self._session or boto3.session.Session()
+        session = self._session
         kwargs: dict[str, Any] = {"region_name": region, "config": self.config(**config)}
         if self.is_lab:
             kwargs.update(
@@ -83,6 +88,19 @@ class Target:
             )
         logger.debug("client %s in %s via %s", service, region, self.endpoint_url or "AWS")
         return session.client(service, **kwargs)
+
+
+class _LockedSession:
+    """One boto3 session shared by the threads of a target: sessions are not thread-safe,
+    so clients are made under a lock; the clients themselves are."""
+
+    def __init__(self) -> None:
+        self._session = boto3.session.Session()
+        self._lock = threading.Lock()
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._session.client(service, **kwargs)
 
 
 UNREACHABLE = (
