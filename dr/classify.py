@@ -123,6 +123,8 @@ def failed_components(health: ComponentHealth) -> tuple[Component, ...]:
             continue
         if what == "alb-5xx" and explained:
             continue
+        if what == "replication-lag" and health.primary:
+            continue  # a replica's alarm: nothing replicates into the writer
         kind = _ALARM_KINDS.get(what, "group" if per_group else "alarm")
         found.append(Component(kind, alarm.name, f"alarm {alarm.name} is in ALARM"
                                f" ({alarm.reason or 'no reason given'})"))

@@ -90,6 +90,7 @@ class ComponentHealth:
     groups: tuple[GroupHealth, ...] = ()
     alarms: tuple[AlarmState, ...] = ()
     unread: tuple[str, ...] = ()
+    primary: bool = False  # the region's stack file says primary (its writer, not a replica)
 
     @property
     def answered(self) -> bool:
@@ -131,7 +132,7 @@ def gather_component_health(target: Target, stack: StackSettings, timeout_s: flo
             unread.append(f"alarms in {where}: {why_silent(err)}")
     for problem in unread:
         logger.info("component health not read: %s", problem)
-    return ComponentHealth(region, groups, tuple(alarms), tuple(unread))
+    return ComponentHealth(region, groups, tuple(alarms), tuple(unread), stack.is_primary)
 
 
 def _target_health(elbv2: Any, region: str) -> dict[str, dict[str, Any]]:

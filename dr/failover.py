@@ -78,7 +78,9 @@ def failover_plan(services: Services) -> Plan:
     ]
     evacuate = Step(
         "evacuate-primary", f"evacuate {failed}: DNS answers with {survivor}", steps.evacuate,
-        (f"cloudwatch:PutMetricData {survivor} {naming.EVACUATION_NAMESPACE}"
+        (f"cloudwatch:PutMetricData {failed} {naming.EVACUATION_NAMESPACE}"
+         f" {naming.EVACUATION_METRIC} Region={survivor} = 0 (if thrown and {failed} answers)",
+         f"cloudwatch:PutMetricData {survivor} {naming.EVACUATION_NAMESPACE}"
          f" {naming.EVACUATION_METRIC} Region={failed}",
          f"cloudwatch:DescribeAlarms {survivor} {naming.evacuation_alarm(failed)}"),
         phase="traffic", timeout_s=t.traffic_s + t.call_s * 2 + MARGIN_S)

@@ -184,12 +184,25 @@ def notify_started(ctx: StepContext) -> dict[str, Any]:
 
 def evacuate(ctx: StepContext) -> dict[str, Any]:
     s: Services = ctx.services
+    returned, words = traffic.return_region(s.target, s.regions.survivor, s.regions.failed,
+                                            s.timeouts)
+    if not returned:
+        ctx.decide("the survivor's own evacuation switch could not be turned off",
+                   detail=words)
+    if s.options.planned and traffic.holds_primary_record(s.target, s.survivor, s.timeouts):
+        # The survivor's record is the PRIMARY one: with its switch off, DNS answers with it,
+        # and a switch thrown on the old primary would stay thrown (see return_region).
+        ctx.decide("the old primary was not evacuated: the survivor holds the PRIMARY record",
+                   detail=words)
+        return {"summary": f"{s.regions.survivor} serves through its PRIMARY record; {words}",
+                "alarm": None, "alarm_state": None, "switch_region": s.regions.failed,
+                "survivor_switch": words}
     state = traffic.evacuate_region(s.target, s.regions.failed, s.regions.survivor,
                                             s.timeouts)
     alarm = naming.evacuation_alarm(s.regions.failed)
     return {"summary": f"{s.regions.failed} evacuated ({alarm} {state} in"
                        f" {s.regions.survivor})", "alarm": alarm, "alarm_state": state,
-            "switch_region": s.regions.survivor}
+            "switch_region": s.regions.survivor, "survivor_switch": words}
 
 
 def fence(ctx: StepContext) -> dict[str, Any]:

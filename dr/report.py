@@ -210,18 +210,31 @@ def record_run(run: jr.Run, **build: Any) -> tuple[IncidentRecord, tuple[Path, P
 
 def _timeline(records: list[dict[str, Any]]) -> tuple[TimelineEntry, ...]:
     entries: dict[str, dict[str, Any]] = {}
+    # Plan order, so that steps run in parallel are listed the same way every time.
+    outline = next((r.get("outline") or [] for r in records if r["kind"] == jr.PLAN_RECORDED),
+                   [])
+    names = [n for item in outline for n in (item.get("steps") or [item.get("step")])]
+    order = {name: index for index, name in enumerate(names)}
     for record in records:
         name = record.get("step")
         kind = record["kind"]
         if kind == jr.STEP_STARTED:
             entry = entries.setdefault(name, {"attempts": 0})
+            entry["attempts"] += 1
+            if entry.get("status") in ("completed", "reconciled"):
+                # Run again on a resume (the lease): the step's work was done the first
+                # time, and its span stays the first one, or the dead time between the
+                # interruption and the resume would count towards its phase.
+                entry["rerun"] = True
+                continue
             entry.update(status="interrupted", started=record["epoch"], ended=None,
                          group=record.get("group"), phase=record.get("phase"), result={},
                          error=None, duration=None)
-            entry["attempts"] += 1
         elif kind in (jr.STEP_COMPLETED, jr.STEP_RECONCILED, jr.STEP_FAILED) and name:
             entry = entries.setdefault(name, {"attempts": 0, "started": record["epoch"],
                                               "group": record.get("group"), "phase": None})
+            if entry.pop("rerun", False) and kind != jr.STEP_FAILED:
+                continue
             entry.update(
                 status={jr.STEP_COMPLETED: "completed", jr.STEP_RECONCILED: "reconciled",
                         jr.STEP_FAILED: "failed"}[kind],
@@ -237,7 +250,7 @@ def _timeline(records: list[dict[str, Any]]) -> tuple[TimelineEntry, ...]:
             attempts=e["attempts"], group=e.get("group"), phase=e.get("phase"),
             result=e.get("result") or {}, error=e.get("error"),
         )
-        for name, e in entries.items()
+        for name, e in sorted(entries.items(), key=lambda item: order.get(item[0], len(order)))
     )
 
 
@@ -247,7 +260,10 @@ def _rto(records: list[dict[str, Any]], timeline: tuple[TimelineEntry, ...],
     if failure_epoch is not None:
         # A signal observed during the run cannot date the failure later than the run.
         failure_epoch = min(failure_epoch, run_start)
-    epochs = {r["step"]: r["epoch"] for r in records if r["kind"] == jr.STEP_STARTED}
+    epochs: dict[str, float] = {}
+    for r in records:  # the first start of each step: its phase began then
+        if r["kind"] == jr.STEP_STARTED:
+            epochs.setdefault(r["step"], r["epoch"])
     phases = []
     for phase in PHASES:
         steps = [e for e in timeline if e.phase == phase]

@@ -188,6 +188,7 @@ class _Runner:
         self.results = {name: h["result"] for name, h in self.history.items() if h["done"]}
         self.acted = any(h["acted"] for h in self.history.values())
         self.current: str | None = None
+        self.running: list[str] = []  # steps in progress, in start order (groups run several)
 
     def run_all(self) -> RunOutcome:
         self._check_outline()
@@ -204,8 +205,9 @@ class _Runner:
         except KeyboardInterrupt:
             self.run.journal.append(jr.RUN_STOPPED, status=INTERRUPTED, step=self.current)
             self._exit(INTERRUPTED)
+            during = ", ".join(self.running) or self.current or "the run"
             raise RunInterrupted(
-                f"interrupted during {self.current or 'the run'}; run {self.run.run_id} is"
+                f"interrupted during {during}; run {self.run.run_id} is"
                 " open: run the same command again to resume it"
             ) from None
         self._finish(status, error)
@@ -270,6 +272,13 @@ class _Runner:
 
     def _execute(self, step: Step, group: str | None) -> None:
         self.current = step.name
+        self.running.append(step.name)
+        try:
+            self._execute_step(step, group)
+        finally:
+            self.running.remove(step.name)
+
+    def _execute_step(self, step: Step, group: str | None) -> None:
         prior = self.history.get(step.name)
         if prior and prior["done"] and not (step.rerun_on_resume and self.run.resumed):
             self._record(step, group, "skipped", prior["result"], prior["started"],

@@ -279,6 +279,9 @@ def _alarms(ask: _Ask) -> tuple[str, str]:
         try:
             cloudwatch = ask.client("cloudwatch", region)
             own.update(read_alarm_states(cloudwatch, prefix))
+            # The suspect is the writer: its own lag alarm (from its days as a replica)
+            # breaches when nothing replicates into it, which is no sign of its failure.
+            own.pop(naming.alarm(ask.suspect.region, "replication-lag"), None)
             if region == ask.survivor.region:
                 lag.update(read_alarm_states(cloudwatch, lag_alarm))
         except Exception as err:

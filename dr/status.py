@@ -190,21 +190,26 @@ def _health_checks(clients: BoundedClients,
 def _check_state(route53: Any, cloudwatch: Any, name: str, check_id: str | None) -> str:
     if check_id is None:
         return "missing"
+    config = None
     if name.endswith("-calculated"):
-        # GetHealthCheckStatus refuses calculated checks; their metric says it instead.
-        end = datetime.now(timezone.utc)
-        points = cloudwatch.get_metric_statistics(
-            Namespace="AWS/Route53", MetricName="HealthCheckStatus",
-            Dimensions=[{"Name": "HealthCheckId", "Value": check_id}],
-            StartTime=end - timedelta(seconds=300), EndTime=end + timedelta(seconds=60),
-            Period=60, Statistics=["Minimum"])["Datapoints"]
-        if not points:
-            return "no data"
-        newest = max(points, key=lambda p: p["Timestamp"])
-        return "Healthy" if newest["Minimum"] >= 1 else "Unhealthy"
+        config = route53.get_health_check(HealthCheckId=check_id)["HealthCheck"][
+            "HealthCheckConfig"]
+    if config is not None and config.get("ChildHealthChecks"):
+        # GetHealthCheckStatus refuses calculated checks, and their HealthCheckStatus metric
+        # has one-minute periods whose Minimum keeps a past failure: count the children as
+        # Route 53 does instead.
+        healthy = sum(_observed_healthy(route53, child)
+                      for child in config["ChildHealthChecks"])
+        threshold = config.get("HealthThreshold", len(config["ChildHealthChecks"]))
+        up = (healthy >= threshold) != bool(config.get("Inverted"))
+        return "Healthy" if up else "Unhealthy"
+    return "Healthy" if _observed_healthy(route53, check_id) else "Unhealthy"
+
+
+def _observed_healthy(route53: Any, check_id: str) -> bool:
     seen = route53.get_health_check_status(HealthCheckId=check_id)["HealthCheckObservations"]
     healthy = sum(o["StatusReport"]["Status"].startswith("Success") for o in seen)
-    return "Healthy" if seen and healthy / len(seen) > ROUTE53_HEALTHY_FRACTION else "Unhealthy"
+    return bool(seen) and healthy / len(seen) > ROUTE53_HEALTHY_FRACTION
 
 
 def _dns_answer(name: str, addresses: ShopAddresses, timeout_s: float) -> tuple[str, ...] | None:

@@ -123,6 +123,76 @@ def evacuate_region(target: Target, evacuated: str, survivor: str, timeouts: Tim
     return seen.value or "ALARM"
 
 
+def return_region(target: Target, region: str, peer: str,
+                  timeouts: Timeouts) -> tuple[bool, str]:
+    """Turn ``region``'s own evacuation switch off (``Evacuate=0`` in ``peer``, where its
+    alarm lives) if ``peer``'s API answers; (off, in words).
+
+    A switch thrown by an earlier run stays thrown: its alarm falls to INSUFFICIENT_DATA
+    and the health check keeps its last known status. A region taking over with its switch
+    still thrown leaves Route 53 with two unhealthy regions, and then it answers with the
+    PRIMARY record, dead or not.
+    """
+    alarm = naming.evacuation_alarm(region)
+    # Few, short attempts: during an outage ``peer`` is the dead region.
+    cloudwatch = target.client("cloudwatch", peer, connect_timeout=2,
+                               retries={"mode": "standard", "max_attempts": 2})
+    deadline_s = min(timeouts.call_s, max(timeouts.poll_s * 6, 1.0))
+
+    def state() -> str:
+        return cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"]
+
+    def publish() -> None:
+        cloudwatch.put_metric_data(Namespace=naming.EVACUATION_NAMESPACE, MetricData=[{
+            "MetricName": naming.EVACUATION_METRIC,
+            "Dimensions": [{"Name": naming.EVACUATION_DIMENSION, "Value": region}],
+            "Value": 0.0, "Unit": "Count"}])
+
+    try:
+        if call(state, what=f"read alarm {alarm}", timeout_s=deadline_s,
+                poll_s=timeouts.poll_s) == "OK":
+            return True, f"{region}'s evacuation switch is off ({alarm} OK in {peer})"
+        logger.info("turning %s's evacuation switch off: publishing %s/%s=0 in %s", region,
+                    naming.EVACUATION_NAMESPACE, naming.EVACUATION_METRIC, peer)
+        call(publish, what="publish the evacuate metric", timeout_s=deadline_s,
+             poll_s=timeouts.poll_s)
+
+        def look() -> Observation[str]:
+            seen = state()
+            if seen != "OK":
+                publish()  # one datapoint per alarm period keeps it evaluating
+            return Observation(seen == "OK", f"{alarm} {seen}", seen)
+
+        wait_for(look, what=f"{alarm} to go to OK", timeout_s=timeouts.traffic_s,
+                 poll_s=timeouts.poll_s, progress_s=timeouts.progress_s,
+                 remedy=f"check the alarm's metric and period in {peer}")
+    except Exception as err:  # noqa: BLE001 - recorded; the run goes on
+        return False, (f"{region}'s evacuation switch in {peer} not turned off"
+                       f" ({describe_error(err)})")
+    return True, f"{region}'s evacuation switch turned off ({alarm} OK in {peer})"
+
+
+def holds_primary_record(target: Target, stack: StackSettings,
+                         timeouts: Timeouts) -> bool | None:
+    """Whether ``stack``'s region holds the PRIMARY failover record of the shop's name;
+    None when Route 53's API does not say."""
+    route53 = target.client("route53", naming.ROUTE53_REGION, connect_timeout=2,
+                            retries={"mode": "standard", "max_attempts": 2})
+    try:
+        records = call(lambda: route53.list_resource_record_sets(
+            HostedZoneId=stack.hosted_zone_id, StartRecordName=stack.domain,
+            StartRecordType="A")["ResourceRecordSets"],
+            what="read the failover records", timeout_s=timeouts.call_s,
+            poll_s=timeouts.poll_s)
+    except Exception as err:  # noqa: BLE001 - unknown means "evacuate as usual"
+        logger.info("failover records not read: %s", describe_error(err))
+        return None
+    for record in records:
+        if record.get("SetIdentifier") == naming.record_set_identifier(stack.region):
+            return record.get("Failover") == "PRIMARY"
+    return None
+
+
 def fence_compute(target: Target, stack: StackSettings, timeouts: Timeouts) -> tuple[bool, str]:
     """Scale the failed region's groups to zero if its API answers; (fenced, in words)."""
     region = stack.region

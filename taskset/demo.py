@@ -112,7 +112,9 @@ def demo(c, time_scale=0.1, keep=True):
     print(f"5. after the failover ({project.name}/ holds the flipped stack files)")
     print(region_status.render(region_status.read_status(target, load_pair(project))))
     if keep:
-        print("the lab is still running: `invoke status`, `invoke lab.env`, then"
-              " `invoke lab.down`")
+        # Point at the demo's stack files: the repository's still say us-east-1 is primary,
+        # and a plain `invoke status` would call the demo's failover drift.
+        print(f"the lab is still running: `SHOPSMART_PROJECT_DIR={project} invoke status`,"
+              " `invoke lab.env`, then `invoke lab.down`")
     else:
         lab_ops.down(lab_dir)

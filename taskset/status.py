@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from invoke import Exit, task
@@ -16,9 +17,14 @@ from dr.plan import PlanError
 from dr.report import Trigger
 from dr.settings import SettingsError, StackPair, load_pair
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-INCIDENTS_DIR = PROJECT_DIR / "incidents"
+REPO_DIR = Path(__file__).resolve().parents[1]
+# The same stack files `invoke failover` reads and flips (a copy in tests and drills).
+PROJECT_DIR_ENV = "SHOPSMART_PROJECT_DIR"
 TARGET_HELP = "lab (the local lab, default from invoke.yaml) or aws"
+
+
+def _project_dir() -> Path:
+    return Path(os.environ.get(PROJECT_DIR_ENV) or REPO_DIR)
 
 
 def _setup(c, target: str | None) -> tuple[Target, StackPair, float]:
@@ -27,7 +33,7 @@ def _setup(c, target: str | None) -> tuple[Target, StackPair, float]:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     kind = target or c.config.shopsmart.target
     try:
-        pair = load_pair(PROJECT_DIR)
+        pair = load_pair(_project_dir())
         if kind == "lab":
             from dr.lab import state
 
@@ -87,7 +93,7 @@ def recover(c, component=None, target=None, region=None, timeout=900, records=No
         where, stack, component, timeout_s=float(timeout), poll_s=max(0.2, 5.0 * scale),
         replace_wait_s=stack.dns.health_check_interval_s * 3.0 * scale)
     result = recovery.recover(
-        plan, incidents_dir=Path(records) if records else INCIDENTS_DIR,
+        plan, incidents_dir=Path(records) if records else _project_dir() / "incidents",
         trigger=Trigger.cli(f"invoke recover --component {component or '(the failing one)'}")
         .to_dict(),
         on_progress=lambda step, message: print(f"  {step}: {message}", flush=True))

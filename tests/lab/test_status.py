@@ -88,3 +88,16 @@ def test_a_region_whose_apis_are_down_shows_no_answer_and_the_other_is_still_rea
     shown = render(status)
     assert f"role (reality)        {NO_ANSWER}" in shown
     assert "health checks (Route 53): no answer" in shown
+
+
+def test_a_calculated_check_is_shown_as_its_children_make_it(fresh_lab, poll):
+    # Both children healthy (endpoint answers, no evacuation) make the calculated check
+    # healthy, whatever its per-minute metric still remembers of the lab's first seconds.
+    pair = load_pair(PROJECT_DIR)
+    children = ("shopsmart-us-east-1-endpoint", "shopsmart-us-east-1-evacuation")
+
+    status = poll(lambda: read_status(fresh_lab.target(), pair, timeout_s=3,
+                                      lab_dir=fresh_lab.lab_dir),
+                  lambda s: all(s.health_checks[c] == "Healthy" for c in children))[-1]
+
+    assert status.health_checks["shopsmart-us-east-1-calculated"] == "Healthy"

@@ -163,3 +163,17 @@ def test_the_classification_is_recorded_as_json_with_its_evidence():
         "source": "https-probe", "verdict": "failed", "detail": "https-probe says failed",
         "observed_at": "1970-01-01T00:16:42+00:00"}
     assert document["procedure"][1].startswith("Start the automated failover to us-west-2")
+
+
+def test_the_primarys_own_replication_lag_alarm_is_no_failed_component():
+    # After a failover the new primary keeps the lag alarm of its replica days; nothing
+    # replicates into a writer, so that alarm says nothing about it (recover refuses it).
+    lag = AlarmState("shopsmart-us-east-1-replication-lag", REGION, "ALARM", "missing data")
+    members = ((instance("i-a1", "us-east-1a"), instance("i-a2", "us-east-1a")), HEALTHY_B)
+
+    as_primary = ComponentHealth(REGION, groups(*members), (lag,), primary=True)
+    as_secondary = ComponentHealth(REGION, groups(*members), (lag,))
+
+    assert classify(QUIET, as_primary, TWO_OF_FOUR).level == NONE
+    assert [(c.kind, c.name) for c in classify(QUIET, as_secondary, TWO_OF_FOUR).components] \
+        == [("database", "shopsmart-us-east-1-replication-lag")]

@@ -256,3 +256,42 @@ def test_an_abandoned_run_is_no_longer_the_open_run(tmp_path):
     last = run.records()[-1]
     assert (last["kind"], last["status"], last["reason"]) == (
         "run-closed", "abandoned", "operator started afresh")
+
+
+INTERRUPTIBLE_GROUP = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from dr import journal as jr
+    from dr.plan import Parallel, Plan, Step
+    from dr.runner import run_plan
+    from dr.plan import RunInterrupted
+
+    def wait(ctx):
+        return ctx.wait_for(lambda: None, "a promotion that never ends", 0.05)
+
+    def quick(ctx):
+        print("scaled", flush=True)
+        return {}
+
+    plan = Plan("failover", (Parallel("promote-and-scale", "both", (
+        Step("promote", "promote", wait, timeout_s=30),
+        Step("scale-up", "scale", quick))),))
+    with jr.Run.start(Path(sys.argv[1]), "failover", {"kind": "cli"}) as run:
+        try:
+            run_plan(plan, run)
+        except RunInterrupted as stopped:
+            print("interrupted:", stopped, flush=True)
+            sys.exit(130)
+""")
+
+
+def test_ctrl_c_in_a_parallel_group_names_the_step_still_running(tmp_path):
+    # scale-up started last and finished; the run was waiting on promote when stopped.
+    process = subprocess.Popen([sys.executable, "-c", INTERRUPTIBLE_GROUP, str(tmp_path)],
+                               stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+    assert process.stdout.readline() == "scaled\n"
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+
+    assert process.returncode == 130
+    assert "interrupted: interrupted during promote; run failover-" in output

@@ -183,3 +183,47 @@ def test_record_run_writes_the_record_of_a_real_run_into_its_directory(tmp_path)
     assert json.loads(json_path.read_text())["timeline"][0]["result"] == {"summary": "HTTP 200"}
     assert incident.status == "complete"
     assert "| verify | completed |" in markdown_path.read_text()
+
+
+def test_a_lease_taken_again_on_resume_does_not_stretch_the_decision_or_reorder_steps():
+    # kill -9 during promote-and-scale (no run-stopped record), resumed at 100 s: the lease
+    # is taken again (a rerun step), the promotion is reconciled. The decision was made by
+    # 5 s; the 95 s the run lay dead count towards promotion, not decision. Parallel steps
+    # are listed in plan order, whichever thread journaled its start first.
+    journal = [
+        record("run-started", 0, run_id="failover-2", procedure="failover",
+               trigger={"kind": "cli", "who": "alice@laptop"}, params={}),
+        record("plan", 0, outline=[{"step": "gather-evidence"}, {"step": "take-lease"},
+                                   {"group": "promote-and-scale",
+                                    "steps": ["promote-database", "scale-up"]}]),
+        record("step-started", 0, step="gather-evidence", phase="decision", acts=False),
+        record("step-completed", 4, step="gather-evidence", result={}, duration_s=4.0),
+        record("step-started", 4, step="take-lease", phase="decision", acts=False),
+        record("step-completed", 5, step="take-lease", result={"summary": "lease held"},
+               duration_s=1.0),
+        record("step-started", 6, step="scale-up", group="promote-and-scale",
+               phase="capacity", acts=True),
+        record("step-started", 6, step="promote-database", group="promote-and-scale",
+               phase="promotion", acts=True),
+        record("step-completed", 20, step="scale-up", group="promote-and-scale", result={},
+               duration_s=14.0),
+        record("run-resumed", 100, trigger={"kind": "cli", "who": "alice@laptop"}),
+        record("step-started", 100, step="take-lease", phase="decision", acts=False),
+        record("step-completed", 101, step="take-lease", result={"summary": "taken back"},
+               duration_s=1.0),
+        record("step-reconciled", 102, step="promote-database", group="promote-and-scale",
+               result={"summary": "already the writer"}),
+        record("run-closed", 103, status="complete"),
+    ]
+
+    incident = build_record(journal)
+
+    assert [(e.step, e.status, e.attempts, e.started_at[-10:]) for e in incident.timeline] == [
+        ("gather-evidence", "completed", 1, "00:00.000Z"),
+        ("take-lease", "completed", 2, "00:04.000Z"),
+        ("promote-database", "reconciled", 1, "00:06.000Z"),
+        ("scale-up", "completed", 1, "00:06.000Z"),
+    ]
+    phases = {p.phase: p.duration_s for p in incident.rto.phases}
+    assert phases["decision"] == 5.0
+    assert phases["promotion"] == 96.0

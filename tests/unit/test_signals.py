@@ -175,3 +175,23 @@ def test_a_missing_cluster_is_no_answer_with_the_global_view(engine_moto):
     assert evidence.signal(CLUSTER).verdict == NO_ANSWER
     assert evidence.signal(CLUSTER).detail.startswith(
         "shopsmart-db-ca-central-1: API answered DBClusterNotFoundFault")
+
+
+def test_the_suspects_own_replication_lag_alarm_is_not_evidence_against_it(engine_moto):
+    # After a failover the new primary keeps the lag alarm of its replica days; it breaches
+    # once nothing replicates into it, which says nothing about the writer having failed.
+    pair = stack_pair("sa-east-1", "ca-central-1")
+    cloudwatch = engine_moto.client("cloudwatch", "sa-east-1")
+    for what in ("alb-5xx", "replication-lag"):
+        cloudwatch.put_metric_alarm(
+            AlarmName=naming.alarm("sa-east-1", what), MetricName="AuroraGlobalDBRPOLag",
+            Namespace="AWS/RDS", Statistic="Maximum", Period=60,
+            EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=naming.alarm("sa-east-1", "replication-lag"),
+                               StateValue="ALARM", StateReason="no replication into it")
+
+    evidence = collect_evidence(engine_moto, pair, addresses=ShopAddresses(), timeout_s=3,
+                                sources=[ALARMS])
+
+    assert evidence.signal(ALARMS).verdict == OK
+    assert evidence.signal(ALARMS).detail == "none of 1 alarms in ALARM"
