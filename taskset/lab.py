@@ -9,6 +9,8 @@ from invoke import Collection, Exit, task
 from dr.lab import lab as lab_ops
 from dr.lab import state as lab_state
 from dr.lab.client import ControlApiError, ControlClient
+from dr.lab.dataplane.postgres import PostgresCommandFailed, PostgresNotInstalled
+from dr.lab.dataplane.processes import ProcessDidNotStart
 from dr.lab.faults import KINDS, Fault, FaultError
 from dr.lab.lab import LabStartError
 from dr.lab.processes import LabPortTaken
@@ -43,8 +45,9 @@ def up(c, target=None, lab_dir=None, port=None, dns_port=None, time_scale=None):
         time_scale=float(time_scale) if time_scale else None)
     try:
         result = lab_ops.up(config)
-    except (LabPortTaken, LabStartError, SettingsError) as err:
-        raise Exit(f"lab.up failed: {err}", 1) from None
+    except (LabPortTaken, LabStartError, SettingsError, ProcessDidNotStart,
+            PostgresCommandFailed, PostgresNotInstalled) as err:
+        raise Exit(f"lab.up failed: {err}; nothing it started is left running", 1) from None
     except KeyboardInterrupt:
         raise Exit("lab.up interrupted: everything it had started was stopped", 130) from None
     state = result.state

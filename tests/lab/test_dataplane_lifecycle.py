@@ -52,6 +52,8 @@ def test_a_start_that_fails_half_way_stops_what_it_had_started(open_lab_dir: Pat
 
     assert layouts.read(open_lab_dir) is None
     assert not (open_lab_dir / "postgres").exists()  # the data directories are gone
+    kept = (open_lab_dir / "logs" / "postgres-us-west-2.log").read_text()
+    assert "Address already in use" in kept  # why it did not start can still be read
     assert can_bind("127.0.0.1", east.postgres_port)
     assert not processes.port_open("127.0.0.1", east.postgres_port)
 

@@ -4,6 +4,7 @@ interval with the failure threshold, inversion, calculated and CloudWatch-alarm 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import botocore.exceptions
 import pytest
@@ -160,6 +161,19 @@ def test_metric_check_insufficient_data_follows_its_setting(
     poll(lambda: health(checks["Unhealthy"]), lambda healthy: healthy is False)
     assert health(checks["Healthy"]) is True
     assert health(checks["LastKnownStatus"]) is True
+
+    def statuses() -> dict[str, set[str]]:
+        return {setting: {r["StatusReport"]["Status"] for r in client(
+            "route53", EAST).get_health_check_status(HealthCheckId=check)[
+                "HealthCheckObservations"]} for setting, check in checks.items()}
+
+    insufficient = f"the CloudWatch alarm {alarm} in {WEST} has insufficient data"
+    expected = {
+        "Healthy": {f"Success: {insufficient}; the check is set to healthy."},
+        "Unhealthy": {f"Failure: {insufficient}; the check is set to unhealthy."},
+        "LastKnownStatus": {f"Success: {insufficient};"
+                            " the last known status (healthy) applies."}}
+    assert poll(statuses, lambda seen: seen == expected)[-1] == expected
     stored = client("route53", EAST).get_health_check(
         HealthCheckId=checks["Unhealthy"])["HealthCheck"]["HealthCheckConfig"]
     assert stored["AlarmIdentifier"] == {"Region": WEST, "Name": alarm}
@@ -167,7 +181,7 @@ def test_metric_check_insufficient_data_follows_its_setting(
 
 
 def test_evacuating_a_region_fails_its_calculated_check_and_the_evacuation_sticks(
-        fresh_lab, client, health, poll) -> None:
+        fresh_lab, lab_control, client, health, poll) -> None:
     evacuation = check_id_by_name(client, naming.evacuation_health_check(EAST))
     calculated = check_id_by_name(client, naming.calculated_health_check(EAST))
     alarm = naming.evacuation_alarm(EAST)
@@ -181,6 +195,19 @@ def test_evacuating_a_region_fails_its_calculated_check_and_the_evacuation_stick
     poll(lambda: cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]
          ["StateValue"], lambda state: state == "INSUFFICIENT_DATA")
     assert health(evacuation) is False
+    # The checkers report what the check evaluates to, not a placeholder.
+    insufficient_since = datetime.now(timezone.utc) - timedelta(seconds=1)  # whole seconds
+
+    def observed() -> list[dict]:
+        return client("route53", EAST).get_health_check_status(
+            HealthCheckId=evacuation)["HealthCheckObservations"]
+
+    expected = {f"Failure: the CloudWatch alarm {alarm} in {WEST} has insufficient data;"
+                " the last known status (unhealthy) applies."}
+    reports = poll(observed, lambda seen: {r["StatusReport"]["Status"] for r in seen}
+                   == expected)[-1]
+    assert all(r["StatusReport"]["CheckedTime"] >= insufficient_since for r in reports)
+    assert lab_control.dns_view()["health_checks"][evacuation] is False
 
 
 def test_health_checking_and_dns_view_go_on_while_route53_api_is_down(

@@ -14,7 +14,7 @@ import pytest
 
 from dr.lab import lab as lab_ops
 from dr.lab import state as lab_state
-from dr.lab.processes import LabPortTaken
+from dr.lab.processes import LabPortTaken, require_free
 
 pytestmark = pytest.mark.lab
 
@@ -74,6 +74,34 @@ def test_a_taken_port_is_reported_with_its_address_before_anything_starts(
         with pytest.raises(LabPortTaken, match=f"127.0.0.1:{config.emulator_port}/tcp"):
             lab_ops.up(config)
     assert lab_state.read(config.lab_dir) is None
+
+
+def closed_connection_in_time_wait(closing_first: str) -> int:
+    """A port whose only socket is a TIME-WAIT left by a connection to it, closed first by
+    the ``"client"`` or the ``"server"`` (a listener with SO_REUSEADDR, as servers have)."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        server, _ = listener.accept()
+        first, second = (client, server) if closing_first == "client" else (server, client)
+        first.close()
+        second.recv(1)  # the peer's FIN: the first closer is the one left in TIME-WAIT
+        second.close()
+    return port
+
+
+@pytest.mark.parametrize("closing_first", ["client", "server"])
+def test_a_port_held_only_by_a_closed_connection_in_time_wait_counts_as_free(
+        closing_first: str) -> None:
+    port = closed_connection_in_time_wait(closing_first)
+    time_wait = subprocess.run(["ss", "-Htan", "state", "time-wait", f"( sport = :{port}"
+                                f" or dport = :{port} )"], capture_output=True, text=True)
+    assert time_wait.stdout.strip() != ""  # the situation under test is really there
+
+    require_free("PostgreSQL of us-west-2", "127.0.0.1", port)  # raises when it is taken
 
 
 def test_the_lab_target_names_the_missing_lab_and_what_to_run(tmp_path: Path) -> None:
@@ -140,3 +168,38 @@ def test_lab_tasks_refuse_the_aws_target_without_a_traceback(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "lab tasks act on the local lab only" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_lab_up_task_when_postgres_cannot_start_exits_quoting_its_log_and_stops_all(
+        tmp_path: Path, make_lab_config) -> None:
+    lab_dir = tmp_path / "lab"
+    config = make_lab_config(lab_dir)
+    west = config.regions["us-west-2"]
+    settings = tmp_path / "invoke.yaml"
+    settings.write_text(json.dumps({"lab": {  # JSON is YAML: the lab's own free ports
+        "host": config.host, "emulator_port": config.emulator_port,
+        "dns_port": config.dns_port, "time_scale": config.time_scale,
+        "regions": {name: {"app_host": a.app_host, "app_port": a.app_port,
+                           "postgres_port": a.postgres_port}
+                    for name, a in config.regions.items()}}}))
+    process = subprocess.Popen(
+        [".venv/bin/invoke", "-f", str(settings), "lab.up", "--lab-dir", str(lab_dir)],
+        cwd=config.project_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with socket.socket() as squatter:
+        for _ in range(300):  # the port check is behind it once the emulator runs (<= 30 s)
+            if lab_state.read(lab_dir) is not None or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        # Someone else takes the replica's port after the check, before its server starts.
+        squatter.bind(("127.0.0.1", west.postgres_port))
+        squatter.listen()
+        _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 1
+    assert "Traceback" not in stderr
+    assert "lab.up failed: PostgreSQL of us-west-2 did not start" in stderr
+    assert "Address already in use" in stderr  # quoted from the server's own log
+    assert "Address already in use" in (lab_dir / "logs" / "postgres-us-west-2.log").read_text()
+    assert lab_state.read(lab_dir) is None
+    assert all(port_is_free(port) for port in (
+        config.emulator_port, config.regions["us-east-1"].postgres_port, west.postgres_port))

@@ -69,6 +69,7 @@ def start(lab_dir: Path | str, regions: tuple[RegionLayout, ...], writer_region:
             _wait_dns(layout, dns)
     except BaseException:
         logger.error("the data plane did not start; stopping what had started")
+        _keep_server_logs(layout)
         stop(lab_dir)
         raise
     logger.info("data plane up in %.1f s (writer %s, replica %s)",
@@ -89,6 +90,18 @@ def _start_servers(snapshot: layouts.Snapshot, writer_region: str,
     layouts.write(snapshot)
     replication.follow(replica, writer)
     return snapshot
+
+
+def _keep_server_logs(layout: Layout) -> None:
+    """The servers' logs live beside their data, which ``stop`` removes: keep copies in
+    the lab's log directory, where the reason a server did not start can still be read."""
+    for region in layout.region_names:
+        log = layout.server(region).log_path
+        if log.exists():
+            kept = layout.log_path(f"postgres-{region}")
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, kept)
+            logger.error("PostgreSQL of %s logged to %s", region, kept)
 
 
 def stop(lab_dir: Path | str) -> list[str]:

@@ -24,8 +24,17 @@ class ProcessDidNotStart(RuntimeError):
     """A process exited, or never opened its port, within the time allowed."""
 
     def __init__(self, what: str, found: str, log_path: Path | None) -> None:
-        where = f"; its log is {log_path}" if log_path else ""
+        # The log is quoted now: a failed start's cleanup may remove it with the data.
+        where = f"; its log {log_path} ends: {_log_tail(log_path)}" if log_path else ""
         super().__init__(f"{what} did not start: {found}{where}")
+
+
+def _log_tail(log_path: Path, lines: int = 5) -> str:
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError as err:
+        return f"(unreadable: {err.strerror})"
+    return " | ".join(line for line in text.strip().splitlines()[-lines:]) or "(empty)"
 
 
 def spawn(

@@ -149,17 +149,28 @@ class HealthCheckers(PeriodicLoop):
 
     def _follow_alarm(self, check: HealthCheck) -> None:
         state = self.state(check)
-        alarm_state = self._alarm_state(getattr(check, "alarm_identifier", None) or {})
+        identifier = getattr(check, "alarm_identifier", None) or {}
+        alarm_state = self._alarm_state(identifier)
+        alarm = f"the CloudWatch alarm {identifier.get('Name')} in {identifier.get('Region')}"
         if alarm_state == "ALARM":
-            healthy = False
+            healthy, why = False, f"{alarm} is in state ALARM."
         elif alarm_state == "OK":
-            healthy = True
+            healthy, why = True, f"{alarm} is in state OK."
         else:
             setting = getattr(check, "insufficient_data_health_status", None)
             setting = setting or "LastKnownStatus"
             raw = state.healthy != bool(check.inverted)  # the last known, before inversion
             healthy = {"Healthy": True, "Unhealthy": False}.get(setting, raw)
+            why = f"{alarm} has insufficient data; " + (
+                f"the check is set to {'healthy' if healthy else 'unhealthy'}."
+                if setting in ("Healthy", "Unhealthy") else
+                f"the last known status ({'healthy' if healthy else 'unhealthy'}) applies.")
         self._settle(check, state, check.disabled or healthy)
+        # Every checker reads the same alarm, so each reports the check's evaluated state.
+        report = f"{'Success' if state.healthy else 'Failure'}: {why}"
+        checked = datetime.now(timezone.utc)
+        for checker in state.checkers:
+            checker.report, checker.checked = report, checked
 
     def _alarm_state(self, identifier: dict[str, str]) -> str:
         region, name = identifier.get("Region"), identifier.get("Name")
