@@ -5,6 +5,9 @@ one to confirm. The API endpoint shares the engine and the lease."""
 from __future__ import annotations
 
 import json
+import threading
+import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
@@ -22,13 +25,44 @@ pytestmark = pytest.mark.lab
 EAST_IS_WRITER = {"shopsmart-db-us-east-1": True, "shopsmart-db-us-west-2": False}
 
 
+@contextmanager
+def alb_answering_5xx(target):
+    """Keep us-east-1's ALB 5xx count high while the block runs, so its alarm stays in
+    ALARM through every evaluation (a set_alarm_state would last one evaluation only)."""
+    cloudwatch = target.client("cloudwatch", EAST)
+    balancer = target.client("elbv2", EAST).describe_load_balancers(
+        Names=[naming.alb_name(EAST)])["LoadBalancers"][0]["LoadBalancerArn"]
+    dimension = [{"Name": "LoadBalancer", "Value": balancer.split(":loadbalancer/")[-1]}]
+    stop = threading.Event()
+
+    def publish() -> None:
+        for _ in range(240):  # at most 2 minutes
+            cloudwatch.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[{
+                "MetricName": "HTTPCode_ELB_5XX_Count", "Value": 50.0,
+                "Timestamp": datetime.now(timezone.utc), "Dimensions": dimension}])
+            if stop.wait(0.5):
+                return
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    try:
+        alarm = naming.alarm(EAST, "alb-5xx")
+        for _ in range(120):
+            states = cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+            if states and states[0]["StateValue"] == "ALARM":
+                break
+            time.sleep(0.25)
+        yield
+    finally:
+        stop.set()
+        publisher.join(timeout=5)
+
+
 def test_evidence_gate_refuses_when_a_single_signal_failed(fresh_lab, project):
-    fresh_lab.target().client("cloudwatch", EAST).set_alarm_state(
-        AlarmName=naming.alarm(EAST, "alb-5xx"), StateValue="ALARM",
-        StateReason="pytest: one component misbehaves")
     before = project.texts()
 
-    result = run_engine(fresh_lab, project)
+    with alb_answering_5xx(fresh_lab.target()):
+        result = run_engine(fresh_lab, project)
 
     assert result.outcome.status == "refused"
     assert result.outcome.failed_step == "gather-evidence"

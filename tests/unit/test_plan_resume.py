@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -290,6 +291,12 @@ def test_ctrl_c_in_a_parallel_group_names_the_step_still_running(tmp_path):
     process = subprocess.Popen([sys.executable, "-c", INTERRUPTIBLE_GROUP, str(tmp_path)],
                                stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
     assert process.stdout.readline() == "scaled\n"
+    for _ in range(200):  # the step prints before its completion is journaled
+        if any('"scale-up"' in line and "completed" in line
+               for journal in tmp_path.glob("*/journal.jsonl")
+               for line in journal.read_text().splitlines()):
+            break
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=30)
 
