@@ -288,6 +288,9 @@ def flip_reconcile(ctx: StepContext) -> dict[str, Any] | None:
 
 
 def pulumi_up(ctx: StepContext) -> dict[str, Any]:
+    # Known gap: the survivor's record turns PRIMARY while the failed stack's record still
+    # says PRIMARY until that stack is updated, which Route 53 may refuse; swapping both
+    # records in one change batch first (when Route 53's API answers) would avoid it.
     s: Services = ctx.services
     try:
         deployed = deploy.up(s.project_dir, s.survivor.stack,
