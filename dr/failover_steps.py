@@ -312,6 +312,7 @@ def notify_complete(ctx: StepContext) -> dict[str, Any]:
         summary=f"{s.regions.survivor} now serves the shop and its database is the writer.",
         details=(f"Database: {promote['summary']}", f"Traffic: {verify['summary']}",
                  f"Stack files: {flip['summary']}", f"Incident record: incidents/{ctx.run_id}/"),
+        classification=None if s.options.planned else "major",
         facts={"failed_region": s.regions.failed, "survivor_region": s.regions.survivor,
                "method": promote.get("method"),
                "old_primary_must_be_rebuilt": promote.get("old_primary_must_be_rebuilt")},

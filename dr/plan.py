@@ -183,7 +183,7 @@ def _render_step(label: str, step: Step, indent: str) -> list[str]:
     if step.once:
         marks.append("never repeated")
     if not step.acts:
-        marks.append("read-only")
+        marks.append("changes nothing in the shop")
     lines = [f"{indent}{label:>3}. {step.name}: {step.summary} ({', '.join(marks)})"]
     lines.extend(f"{indent}       → {target}" for target in step.api_targets)
     return lines

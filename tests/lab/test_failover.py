@@ -112,6 +112,7 @@ def test_unplanned_failover_tells_the_stakeholders_through_the_survivors_topic(f
     assert "https-probe: failed" in "\n".join(started["details"])
     assert complete["summary"] == (
         "us-west-2 now serves the shop and its database is the writer.")
+    assert complete["classification"] == "major"
 
 
 def test_unplanned_failover_writes_a_complete_incident_record(failed_over):

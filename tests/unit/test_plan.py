@@ -267,7 +267,7 @@ def test_dry_run_renders_every_step_and_api_target_and_runs_nothing():
 
     assert plan.render() == "\n".join([
         "Plan failover (3 steps):",
-        "  1. evidence: do evidence (timeout 30 s, read-only)",
+        "  1. evidence: do evidence (timeout 30 s, changes nothing in the shop)",
         "       → route53:GetHealthCheckStatus shopsmart-us-east-1-endpoint",
         "  2. promote-and-scale: promote the database and scale up (in parallel)",
         "      2a. promote: promote shopsmart-db-us-west-2 (timeout 600 s, never repeated)",
