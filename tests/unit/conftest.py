@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 
 import pytest
 
@@ -64,3 +65,15 @@ def _no_metadata_lookups(monkeypatch) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "lab")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "lab-secret")
+
+
+@pytest.fixture
+def table(engine_moto) -> str:
+    """A lease table of its own in us-west-2, shaped like ``naming.lease_table()``."""
+    name = f"leases-{uuid.uuid4().hex[:8]}"
+    engine_moto.client("dynamodb", "us-west-2").create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "lease", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "lease", "AttributeType": "S"}],
+    )
+    return name

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,6 @@ from dr.plan import Plan, Step
 from dr.runner import run_plan
 
 REGION = "us-west-2"
-
-
-@pytest.fixture
-def table(engine_moto) -> str:
-    name = f"leases-{uuid.uuid4().hex[:8]}"
-    engine_moto.client("dynamodb", REGION).create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "lease", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "lease", "AttributeType": "S"}],
-    )
-    return name
 
 
 def lease(engine_moto, table, run_id="failover-1", holder="alice@laptop (cli)", **options):

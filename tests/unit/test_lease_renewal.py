@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 
@@ -13,17 +12,6 @@ from dr.plan import Plan, Step
 from dr.runner import run_plan
 
 REGION = "us-west-2"
-
-
-@pytest.fixture
-def table(engine_moto) -> str:
-    name = f"leases-{uuid.uuid4().hex[:8]}"
-    engine_moto.client("dynamodb", REGION).create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "lease", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "lease", "AttributeType": "S"}],
-    )
-    return name
 
 
 def make(engine_moto, table, run_id, holder="alice@laptop (cli)", **options) -> Lease:
