@@ -71,9 +71,24 @@ def lab_control(lab_session):
 
 @pytest.fixture
 def lab(lab_session, lab_control):
-    """The shared lab as it is; faults a test injected are cleared after it."""
+    """The shared lab in the roles it was deployed with: redeployed first when an earlier
+    test of this worker left it failed over; faults a test injected are cleared after it."""
+    if not _in_deployed_roles(lab_session):
+        _redeploy(lab_session)
     yield lab_session
     lab_control.clear()
+
+
+def _in_deployed_roles(state) -> bool:
+    from dr import naming
+    from dr.settings import load_pair
+
+    primary = load_pair(PROJECT_DIR).primary.region
+    rds = _deploy_target(state).client("rds", primary)
+    members = rds.describe_global_clusters(GlobalClusterIdentifier=naming.global_cluster_id())[
+        "GlobalClusters"][0]["GlobalClusterMembers"]
+    writers = [m["DBClusterArn"].split(":")[-1] for m in members if m["IsWriter"]]
+    return writers == [naming.cluster_id(primary)] and len(members) == 2
 
 
 _TARGETS: dict[str, object] = {}
