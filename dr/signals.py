@@ -11,7 +11,6 @@ costs seconds, not the whole assessment.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -20,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
-import boto3
 
 from dr import naming
 from dr.addresses import ShopAddresses, shop_addresses
@@ -132,9 +130,8 @@ class BoundedClients:
     ``timeout_s`` and one retry, not botocore's default minutes."""
 
     def __init__(self, target: Target, timeout_s: float, max_attempts: int = 2) -> None:
-        # One session for all: a fresh one parses each service model again (~0.3 s a client).
-        # Sessions are not thread-safe, so clients are made under a lock; clients are.
-        self.target = dataclasses.replace(target, _session=boto3.session.Session())
+        # The target shares one boto3 session (dr.aws); clients are also made only once.
+        self.target = target
         self.bounds = {"connect_timeout": min(2.0, timeout_s), "read_timeout": timeout_s,
                        "retries": {"mode": "standard", "max_attempts": max_attempts}}
         self._lock = threading.Lock()

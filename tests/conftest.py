@@ -95,14 +95,9 @@ _TARGETS: dict[str, object] = {}
 
 
 def _deploy_target(state):
-    """One target (and boto3 session) per lab, so redeploying reuses loaded service models."""
-    import dataclasses
-
-    import boto3
-
+    """One target (and so one boto3 session) per lab: redeploying reuses loaded models."""
     if state.lab_dir not in _TARGETS:
-        _TARGETS[state.lab_dir] = dataclasses.replace(state.target(),
-                                                      _session=boto3.session.Session())
+        _TARGETS[state.lab_dir] = state.target()
     return _TARGETS[state.lab_dir]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any, Callable
 
@@ -45,10 +44,7 @@ def cluster_arns() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def client(lab_session) -> Callable[..., Any]:
     """``client(service, region)`` against the lab, one attempt per call (faults show)."""
-    import boto3
-
-    target = dataclasses.replace(lab_session.target(max_attempts=1, read_timeout_s=10),
-                                 _session=boto3.session.Session())
+    target = lab_session.target(max_attempts=1, read_timeout_s=10)
     cache: dict[tuple[str, str], Any] = {}
 
     def make(service: str, region: str) -> Any:

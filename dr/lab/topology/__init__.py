@@ -7,12 +7,10 @@ lab resources exactly as it finds AWS ones. ``deploy`` returns what it made as
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 
 from dr import naming
 from dr.aws import Target
@@ -44,9 +42,8 @@ def deploy(pair: StackPair, config: LabConfig, target: Target,
     stacks = (pair.primary, pair.secondary)
     rows: list[tuple[str, str, str]] = []
 
-    # One session and one client per (service, region): building a boto3 client loads its
-    # service model, which costs more than the calls a deployment makes with it.
-    target = dataclasses.replace(target, _session=target._session or boto3.session.Session())
+    # One client per (service, region) on the target's shared session: building a client
+    # costs more than the calls a deployment makes with it.
     clients: dict[tuple[str, str], Any] = {}
 
     def client(service: str, region: str) -> Any:
